@@ -16,20 +16,9 @@ def main() -> None:
     for name in COMMAND_MODULES:
         importlib.import_module(f"simulacra.cli.{name}")
     try:
-        app(standalone_mode=False)
+        app()  # standalone: click reports its own usage errors and exits
     except SimulacraError as e:
         console.err(str(e))
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as e:  # click's own usage errors
-        import click
-
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(130)
-        raise

@@ -15,12 +15,17 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Cultivate language-model characters: models, completion, chat, ems."""
+
+
 class _Console:
     """stdout for results, stderr for progress and errors (so pipes stay clean)."""
 
     def __init__(self):
         self.out = Console(highlight=False, soft_wrap=True)
-        self.stderr = Console(stderr=True, highlight=False)
+        self.stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def err(self, text: str) -> None:
         self.stderr.print(Text.assemble(("error: ", "bold red"), text))
