@@ -43,6 +43,36 @@ class FacultyConfig(SectionConfig):
     recent_message_attention: int = Field(7, ge=0, description="how many recent messages the faculty reads")
 
 
+class MemoryConfig(Strict):
+    """Long-term memory (layer 5): observations after each exchange, reflection past a threshold."""
+
+    enabled: bool = False
+    recency: float = 1.0  # weights of the three retrieval scores (Generative Agents)
+    importance: float = 1.0
+    relevance: float = 1.0
+    decay: float = Field(0.995, gt=0, le=1, description="recency decay per hour since last access")
+    rate_importance: bool = True  # ask the model to rate 1-10; falls back to a heuristic
+    reflect_threshold: float = Field(30.0, gt=0, description="summed importance that triggers reflection")
+
+
+class ThinkingConfig(Strict):
+    """Inner monologue: a private thought before each reply, optionally a critique-and-revise pass."""
+
+    enabled: bool = False
+    max_tokens: int = Field(80, ge=1)
+    critique: bool = False
+    show: bool = False  # let interfaces show thoughts (never by default)
+
+
+class ToolsConfig(Strict):
+    allow: list[str] = []  # tool names the em may use; empty: none
+    confirm: list[str] = []  # tools that need the person's yes before each call
+    read_root: str | None = None  # the folder read_file may read (relative to the em folder)
+    timeout: float = Field(10.0, gt=0)
+    max_steps: int = Field(6, ge=1)
+    mcp_servers: list[dict[str, Any]] = []  # {name, command, args, env} or {name, url}
+
+
 class EmConfig(Strict):
     name: str = ""
     continuation_model: str = ""  # a model spec; empty: $SIMULACRA_MODEL or the default model
@@ -68,6 +98,9 @@ class EmConfig(Strict):
     max_retries: int = Field(3, ge=0)
     representation_model: str = "all-minilm-l6-v2"
     interfaces: list[dict[str, Any]] = []
+    memory: MemoryConfig = MemoryConfig()
+    thinking: ThinkingConfig = ThinkingConfig()
+    tools: ToolsConfig = ToolsConfig()
     # secrets: set them in key files (a file named `api_key` in the em folder) or the environment
     api_key: SecretStr | None = None
     discord_token: SecretStr | None = None

@@ -1,4 +1,4 @@
-"""An em folder in tmp: ``make_em(tmp_path, config={...}, files={...})``."""
+"""Shared fixtures. An em folder in tmp: ``make_em(tmp_path, config={...}, files={...})``."""
 from pathlib import Path
 
 import pytest
