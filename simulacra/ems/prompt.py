@@ -2,7 +2,8 @@
 
 Budget: ``min(model context, total_max_tokens) - continuation_max_tokens``. Every item is
 tokenized once; sections and history are filled by adding counts, never by re-tokenizing the
-growing prompt, so assembly is linear in the history. Faculties fill in config order, each under
+growing prompt, and history is rendered newest first only until the budget is full, so assembly
+is at most linear in the history. Faculties fill in config order, each under
 its own ``max_tokens``/``max_items``, while the last few messages stay reserved; the history then
 fills what is left, newest first, and is laid out oldest first. A section with ``depth`` (an
 author's note) goes that many messages before the end of the conversation.
@@ -61,14 +62,15 @@ async def build_prompt(em: Em, history: Sequence[Message], count_tokens: Callabl
                        max_context: int, next_author: str | None = None, now: float | None = None,
                        fmt: Format | None = None) -> Prompt:
     config, fmt = em.config, fmt or em_format(em)
+    count_tokens = _once(count_tokens)
     next_author = next_author or em.name
     variables = {"name": em.name, "now": time.strftime("%Y-%m-%d %H:%M", time.localtime(now or time.time()))}
     fill = lambda s: _substitute(s, variables)  # noqa: E731
     budget = min(max_context, config.total_max_tokens) - config.continuation_max_tokens
     messages = visible(history, em.name, thoughts=True)[-config.recency_window:]
-    rendered = [_render(fmt, m) for m in messages]
-    counts = [count_tokens(r) for r in rendered]
-    reserved = sum(counts[-RESERVED_RECENT:]) + count_tokens(fmt.prefix(next_author)) + 8
+    recent = [count_tokens(_render(fmt, m)) for m in messages[-RESERVED_RECENT:]]
+    tail_tokens = count_tokens(fmt.prefix(next_author)) + 8  # the prefix, and slack for joins
+    reserved = sum(recent) + tail_tokens
 
     sections: list[Section] = []
     notes: list[tuple[int, Section]] = []
@@ -83,9 +85,8 @@ async def build_prompt(em: Em, history: Sequence[Message], count_tokens: Callabl
         elif section.items:
             notes.append((depth, section))
 
-    kept, history_tokens = _newest_that_fit(counts, budget - used - (reserved - sum(counts[-RESERVED_RECENT:])))
-    shown = messages[len(messages) - kept:]
-    layout = rendered[len(rendered) - kept:]
+    layout, history_tokens = _newest_that_fit(messages, fmt, count_tokens, budget - used - tail_tokens)
+    shown = messages[len(messages) - len(layout):]
     for depth, note in sorted(notes, key=lambda d: -d[0]):
         layout.insert(max(0, len(layout) - depth), note.text)
     header, footer = fill(config.message_history_header), fill(config.message_history_footer)
@@ -98,9 +99,9 @@ async def build_prompt(em: Em, history: Sequence[Message], count_tokens: Callabl
         text = faculty_text + history_text + fmt.prefix(next_author)
         stops = fmt.stops(next_author, speakers(shown, exclude=next_author))
     sections += [note for _, note in notes]
-    sections.append(Section("conversation", layout, history_text, history_tokens, len(messages) - kept))
+    sections.append(Section("conversation", layout, history_text, history_tokens, len(messages) - len(shown)))
     stops = list(dict.fromkeys([*stops, *config.stop_sequences]))
-    return Prompt(text, sections, stops, next_author, budget, used + history_tokens + reserved, shown)
+    return Prompt(text, sections, stops, next_author, budget, used + history_tokens + tail_tokens, shown)
 
 
 def _render(fmt: Format, message: Message) -> str:
@@ -129,13 +130,22 @@ def _fill_section(name: str, items: list[str], config: SectionConfig, count_toke
     return Section(name, ordered, header + config.separator.join(ordered) + footer, tokens, len(items) - len(taken))
 
 
-def _newest_that_fit(counts: list[int], room: int) -> tuple[int, int]:
-    kept = total = 0
-    for cost in reversed(counts):
+def _newest_that_fit(messages: list[Message], fmt: Format, count_tokens, room: int) -> tuple[list[str], int]:
+    """Render and count from the newest message back until the room is full: work stops at what fits."""
+    kept, total = [], 0
+    for message in reversed(messages):
+        text = _render(fmt, message)
+        cost = count_tokens(text)
         if total + cost > room:
             break
-        kept, total = kept + 1, total + cost
-    return kept, total
+        kept.append(text)
+        total += cost
+    return kept[::-1], total
+
+
+def _once(count_tokens: Callable[[str], int]) -> Callable[[str], int]:
+    seen: dict[str, int] = {}
+    return lambda text: seen[text] if text in seen else seen.setdefault(text, count_tokens(text))
 
 
 def _substitute(text: str, variables: dict[str, str]) -> str:

@@ -111,7 +111,8 @@ async def run(em: "Em", config: Config, history: Sequence[Message]) -> AsyncIter
                               f"{em.folder / 'config.yaml'}")
         return
     rules = compile_rules(load_entries(path), config)
-    texts = message_texts(em.config.message_history_format, history)
+    deepest = max((r.scan_depth for r in rules), default=0)  # render only what any entry scans
+    texts = message_texts(em.config.message_history_format, history[len(history) - deepest:] if deepest else [])
     for entry in activate(rules, texts, config, count_tokens=_counter(em)):
         yield entry.content
 
