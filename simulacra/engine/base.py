@@ -95,7 +95,8 @@ async def guard(stream: AsyncIterator[Chunk], sampling: Sampling, prompt_tokens:
         for piece in _take(pending, len(rest)):
             yield piece
     usage = dict(backend_usage or {})
-    usage.setdefault("prompt_tokens", prompt_tokens())
+    if "prompt_tokens" not in usage:  # counting may cost a round trip to a remote /tokenize
+        usage["prompt_tokens"] = prompt_tokens()
     if not backend_usage or matcher.stopped:
         usage["completion_tokens"] = produced
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
