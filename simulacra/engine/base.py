@@ -68,10 +68,11 @@ async def guard(stream: AsyncIterator[Chunk], sampling: Sampling, prompt_tokens:
     """Enforce stops and max_tokens on one sample's stream; end it with finish_reason and usage."""
     matcher = StopMatcher(sampling.stop)
     pending: list[Chunk] = []  # chunks whose text the matcher still holds, in part or whole
-    produced, finish, backend_usage = 0, None, None
+    produced, finish, backend_usage, text = 0, None, None, []
     try:
         async for chunk in stream:
             produced += len(chunk.tokens)
+            text.append(chunk.text)
             backend_usage = chunk.usage or backend_usage
             if chunk.tool_calls:
                 yield dataclasses.replace(chunk, usage=None, finish_reason=None)
@@ -97,8 +98,8 @@ async def guard(stream: AsyncIterator[Chunk], sampling: Sampling, prompt_tokens:
     usage = dict(backend_usage or {})
     if "prompt_tokens" not in usage:  # counting may cost a round trip to a remote /tokenize
         usage["prompt_tokens"] = prompt_tokens()
-    if not backend_usage or matcher.stopped:
-        usage["completion_tokens"] = produced
+    if not backend_usage or matcher.stopped:  # backends without token ids: count what they wrote
+        usage["completion_tokens"] = produced or count_tokens("".join(text))
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     yield Chunk("", finish_reason=finish or "stop", usage=usage)
 

@@ -87,3 +87,14 @@ async def test_chat_refused_by_engine_that_cannot_chat():
     engine = Engine(FakeBackend(can_chat=False))
     with pytest.raises(EngineError, match="cannot chat"):
         [c async for c in engine.chat([{"role": "user", "content": "hi"}], Sampling())]
+
+
+async def test_completion_tokens_are_counted_from_text_when_a_backend_sends_no_ids():
+    class NoIds(FakeBackend):
+        async def complete(self, prompt, sampling):
+            for piece in ("alpha ", "beta ", "gamma <stop> delta"):
+                yield Chunk(piece)
+
+    chunks = await collect(Engine(NoIds()), stop=("<stop>",))
+    assert "".join(c.text for c in chunks) == "alpha beta gamma "
+    assert chunks[-1].usage["completion_tokens"] == 5  # all three chunks were generated, one with the stop
