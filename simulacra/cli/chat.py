@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from simulacra.cli.app import app
+from simulacra.cli.app import app, console
 from simulacra.cli.complete import MODEL_HELP
 from simulacra.cli.repl import Session, run_repl
 from simulacra.types import Message, Sampling
@@ -37,24 +37,42 @@ def chat(
 
 
 def em_session(folder: Path, model: Optional[str], you: str, seed: Optional[int]) -> tuple[Session, str]:
+    from simulacra.agents.converse import converse, public
     from simulacra.ems import Em
     from simulacra.ems.prompt import em_format
-    from simulacra.ems.respond import respond
     from simulacra.engine import load_engine
 
     em = Em.load(folder)
     engine = load_engine(model or em.config.continuation_model or None)
     fmt = em_format(em)
+    show_thoughts = em.config.thinking.show
 
     async def reply(transcript: list[Message], write) -> list[Message]:
-        write(fmt.prefix(em.name) + " ")
-        result = await respond(em, transcript, engine, on_text=write, seed=seed)
-        session.last_prompt = result.prompt.text
-        if result.rejected and result.messages:
-            write(f"\n[{len(result.rejected)} draft(s) muffled; kept: {' / '.join(m.content for m in result.messages)}]")
-        return result.messages
+        started = False
 
-    session = Session(you, reply, fmt.render)
+        def stream(text: str) -> None:  # the speaker prefix goes after any thought
+            nonlocal started
+            if not started:
+                write(fmt.prefix(em.name) + " ")
+                started = True
+            write(text)
+
+        def thought(text: str) -> None:  # private: dimmed, and only when the em's config allows it
+            nonlocal started
+            if started:  # a critique came after a streamed draft: the rewrite starts a new line
+                write("\n")
+                started = False
+            if show_thoughts:
+                console.out.print(f"* {em.name} thinks: {text}", style="dim", markup=False)
+
+        result = await converse(em, transcript, engine, on_text=stream, seed=seed, on_thought=thought)
+        session.last_prompt = result.prompt.text
+        said = public(result.messages)
+        if result.rejected and said:
+            write(f"\n[{len(result.rejected)} draft(s) muffled; kept: {' / '.join(m.content for m in said)}]")
+        return result.messages  # thoughts stay in the transcript: the em sees its own next turn
+
+    session = Session(you, reply, lambda messages: fmt.render(public(messages)))
     return session, f"chatting with {em.name} ({engine.name})"
 
 
