@@ -88,7 +88,8 @@ async def _turn(em: Em, history: list[Message], engine: Completer, next_author: 
             thoughts.append(thought)
             if on_thought:
                 on_thought(thought.content)
-    reply = await respond(em, [*history, *thoughts], engine, next_author=next_author, on_text=on_text, seed=seed)
+    reply = await respond(em, [*history, *thoughts], engine, next_author=next_author, on_text=on_text, seed=seed,
+                          now=clock())
     if thinking.critique and as_self and reply.messages:
         reply, verdict = await critique(em, [*history, *thoughts], engine, reply, seed=seed, at=clock(),
                                         on_text=on_text)

@@ -83,15 +83,16 @@ def reply(
     seed: Optional[int] = typer.Option(None, "--seed"),
 ) -> None:
     """Print one reply from the em, in IRC format (for scripts)."""
+    from simulacra.agents.converse import converse, public
     from simulacra.chat import get_format
     from simulacra.ems import Em
-    from simulacra.ems.respond import respond
     from simulacra.engine import load_engine
 
     loaded = Em.load(em)
     engine = load_engine(model or loaded.config.continuation_model or None)
-    result = asyncio.run(respond(loaded, _history(loaded, history), engine, seed=seed))
-    if not result.messages:
+    result = asyncio.run(converse(loaded, _history(loaded, history), engine, seed=seed))
+    said = public(result.messages)
+    if not said:
         raise typer.Exit(_fail(f"{loaded.name} gave no acceptable reply after {result.attempts} tries "
                                f"(muffled: {'; '.join(why for _, why in result.rejected) or 'empty output'})"))
-    console.write(get_format("irc").render(result.messages))
+    console.write(get_format("irc").render(said))

@@ -32,11 +32,12 @@ class Reply:
 
 
 async def respond(em: Em, history: Sequence[Message], engine: Completer, *, next_author: str | None = None,
-                  on_text: Callable[[str], None] | None = None, seed: int | None = None) -> Reply:
+                  on_text: Callable[[str], None] | None = None, seed: int | None = None,
+                  now: float | None = None) -> Reply:
     """One reply from the em. ``on_text`` sees raw text as it streams (for live display)."""
     fmt = em_format(em)
     prompt = await build_prompt(em, history, engine.count_tokens, engine.capabilities.max_context,
-                                next_author=next_author, fmt=fmt)
+                                next_author=next_author, fmt=fmt, now=now)
     mufflers = parse_mufflers(em.config.mufflers, em.folder / "config.yaml")
     base_seed = seed if seed is not None else em.config.seed
     if base_seed is None:
