@@ -54,12 +54,13 @@ def read_texts(data: bytes, source: str | Path = "PNG") -> dict[str, str]:
     return out
 
 
-def with_texts(data: bytes, texts: Mapping[str, str], drop: set[str] = frozenset()) -> bytes:
+def with_texts(data: bytes, texts: Mapping[str, str], drop: set[str] = frozenset(),
+               source: str | Path = "PNG") -> bytes:
     """The PNG with text chunks whose keyword is in ``drop`` (or ``texts``) removed and ``texts``
     added as ``tEXt`` chunks just before IEND."""
     drop = set(drop) | set(texts)
     out = [SIGNATURE]
-    for kind, body in chunks(data):
+    for kind, body in chunks(data, source):
         if kind in TEXT_TYPES and body.split(b"\0", 1)[0].decode("latin-1") in drop:
             continue
         if kind == b"IEND":

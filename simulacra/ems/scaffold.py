@@ -6,20 +6,22 @@ keys left at their default are written commented out, with the default as their 
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
 import shutil
 import sys
-import tempfile
 import textwrap
+import uuid
+from functools import cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
 from pydantic import BaseModel
 
-from simulacra.ems.config import EmConfig, SECRET_KEYS
+from simulacra.ems.config import SECRET_KEYS, EmConfig, FacultyConfig
 from simulacra.errors import ConfigError, InputError
 
 WIDTH = 100
@@ -58,6 +60,16 @@ EM_KEYS = {
     "representation_model": "The embedding model for retrieval (corpus, memory): all-minilm-l6-v2, or "
                             "hash for a fast offline stand-in.",
     "interfaces": "Where the em talks besides the terminal (e.g. Discord).",
+    "tools": "Tools the em may call (agents): which ones, which need confirmation, limits.",
+    "memory.enabled": "Whether the em remembers conversations in its state/ folder.",
+    "memory.importance": "Weight of how important a memory was rated.",
+    "memory.relevance": "Weight of how close a memory is to the conversation.",
+    "thinking.enabled": "Whether the em thinks privately before each reply.",
+    "thinking.max_tokens": "The most tokens one thought may have.",
+    "thinking.critique": "Whether the em critiques its draft reply and revises it.",
+    "tools.timeout": "Seconds a tool call may take.",
+    "tools.max_steps": "The most tool calls in one reply.",
+    "tools.mcp_servers": "MCP servers whose tools the em may use: {name, command, args, env} or {name, url}.",
     "api_key": "Key for a remote model server. Never write it here: put it in a file named api_key in "
                "this folder, or set $OPENAI_API_KEY.",
     "discord_token": "The Discord bot token. Never write it here: put it in a file named discord_token "
@@ -81,10 +93,10 @@ FACULTY_KEYS = {
 def new_em(name: str, parent: str | Path = ".") -> Path:
     """Create the folder ``parent/name`` holding a small working em; refuse to overwrite."""
     path = Path(parent) / name
-    name = path.name
-    if not NAME.fullmatch(name):
+    if not NAME.fullmatch(path.name) or ".." in Path(name).parts:
         raise InputError(f"em name {name!r}: use letters, digits, '-', '_' or '.' (at most 64), "
                          "starting with a letter or digit")
+    name = path.name
     ensembles = [
         {"faculty": "notes", "file": "notes/persona.txt"},
         {"faculty": "character", "max_items": 6},
@@ -106,7 +118,8 @@ def write_em(folder: str | Path, settings: Mapping[str, Any], ensembles: Sequenc
     if folder.exists():
         raise ConfigError(f"{folder} already exists; choose another name or --dir, or remove it first")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp"  # mkdir: honours the umask
+    tmp.mkdir()
     try:
         contents = {"config.yaml": render_config(settings, ensembles), ".gitignore": "state/\n", **files}
         for rel, content in contents.items():
@@ -131,27 +144,70 @@ def render_config(settings: Mapping[str, Any], ensembles: Sequence[Mapping[str, 
     unknown = set(settings) - set(EmConfig.model_fields)
     if unknown:
         raise ConfigError(f"unknown em config key {sorted(unknown)[0]!r}")
-    out = ["# An em's settings. Every key is listed; a commented-out key shows its default:",
-           "# uncomment it to change it. Keys shared by several ems can go in ../config.yaml, and a",
-           "# file named after a key in this folder (e.g. api_key) sets that key.", ""]
-    for key, field in EmConfig.model_fields.items():
-        out += _comment(describe(EmConfig, key, EM_KEYS), "")
+    out = ["# An em's settings. Every key is listed; a commented-out key shows its built-in default:",
+           "# uncomment it to change it. Keys shared by several ems can go in ../config.yaml (which",
+           "# overrides the defaults shown here); a file named after a key in this folder (e.g.",
+           "# api_key) sets that key.", ""]
+    for key in EmConfig.model_fields:
         if key == "ensembles" and ensembles:
+            out += _comment(describe(EmConfig, key), "")
             out += ["ensembles:", *(line for e in ensembles for line in _faculty_lines(e))]
-        elif key in settings:
-            out.append(f"{key}: {_value(settings[key])}")
-        elif key in SECRET_KEYS:
-            out.append(f"# {key}:")
         else:
-            out.append(f"# {key}: {_value(field.get_default(call_default_factory=True))}")
+            out += _key_lines(EmConfig, key, settings.get(key), key in settings)
         out.append("")
     return "\n".join(out)
 
 
-def describe(model: type[BaseModel], key: str, fallback: Mapping[str, str]) -> str:
+def _key_lines(model: type[BaseModel], key: str, value: Any, given: bool, path: str = "") -> list[str]:
+    """A key's comment and ``key: value`` lines; a key not given is commented out with its default
+    (a nested block as a whole, so uncommenting its first line's ``#`` column gives valid YAML)."""
     field = model.model_fields[key]
-    text = field.description or fallback.get(key, "")
-    return text[:1].upper() + text[1:] if text else ""
+    sub = _submodel(field.annotation)
+    if not given:
+        value = field.get_default(call_default_factory=True)
+    if key in SECRET_KEYS and not given:
+        body = [f"{key}:"]
+    elif sub is not None:
+        values = value.model_dump() if isinstance(value, BaseModel) else dict(value or {})
+        body = [f"{key}:"]
+        for k in sub.model_fields:  # under a commented-out key, children show their defaults as given
+            body += ["  " + line for line in _key_lines(sub, k, values.get(k), not given or k in values,
+                                                        f"{path}{key}.")]
+    else:
+        body = [f"{key}: {_value(value.model_dump() if isinstance(value, BaseModel) else value)}"]
+    return _comment(describe(model, key, path), "") + (body if given else ["# " + line for line in body])
+
+
+def describe(model: type[BaseModel], key: str, path: str = "") -> str:
+    """What a key means: the schema's description, else ours, else the comment beside it in the
+    source, else the nested model's docstring."""
+    field = model.model_fields[key]
+    sub = _submodel(field.annotation)
+    known = FACULTY_KEYS if issubclass(model, FacultyConfig) else EM_KEYS
+    text = (field.description or known.get(path + key) or _source_comments(model).get(key)
+            or (sub.__doc__ or "" if sub else "")).strip()
+    text = " ".join(text.split())
+    if text and not text.endswith((".", "?", "!", ")")):
+        text += "."
+    return text[:1].upper() + text[1:]
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+@cache
+def _source_comments(model: type[BaseModel]) -> dict[str, str]:
+    """``key: type = default  # comment`` lines in the model's class body, as {key: comment}."""
+    try:
+        source = inspect.getsource(model)
+    except (OSError, TypeError):
+        return {}
+    found = {}
+    for line in source.splitlines():
+        if m := re.match(r"\s+(\w+)\s*:[^#]*#\s*(.+)", line):
+            found.setdefault(m.group(1), m.group(2).strip())
+    return found
 
 
 def faculty_summary(name: str) -> str:
@@ -177,7 +233,7 @@ def _faculty_lines(entry: Mapping[str, Any]) -> list[str]:
             continue
         if key not in model.model_fields:
             raise ConfigError(f"faculty {name!r} has no key {key!r}")
-        lines += _comment(describe(model, key, FACULTY_KEYS), "    ") + [f"    {key}: {_value(value)}"]
+        lines += _comment(describe(model, key), "    ") + [f"    {key}: {_value(value)}"]
     return lines
 
 
@@ -191,10 +247,19 @@ def _value(value: Any) -> str:
     """One YAML line for a value: flow style; strings that YAML would fold go as JSON strings."""
     if hasattr(value, "get_secret_value"):
         raise ConfigError("secrets never go in config.yaml; write them to a key file")
-    if isinstance(value, str) and (not value.isprintable() or value != value.strip()):
-        return json.dumps(value, ensure_ascii=False)
+    if _awkward(value):
+        return json.dumps(value, ensure_ascii=False)  # JSON is YAML, and keeps "\n" on one line
     text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**9).strip()
     return text.removesuffix("\n...").strip()
+
+
+def _awkward(value: Any) -> bool:
+    """Whether YAML's own flow style would fold or pad this value over several lines."""
+    if isinstance(value, str):
+        return not value.isprintable() or value != value.strip()
+    if isinstance(value, dict):
+        return any(_awkward(k) or _awkward(v) for k, v in value.items())
+    return isinstance(value, (list, tuple)) and any(_awkward(v) for v in value)
 
 
 def _example_corpus(name: str) -> str:
