@@ -55,7 +55,7 @@ async def accuracy(ems, engine, embed, centres, faculties: bool) -> float:
         right += int((guesses == label).sum())
         total += len(texts)
         if faculties:
-            print(f"  {em.name}: {texts[0][:70]!r}")
+            print(f"  {em.name}: {(guesses == label).mean():.0%} right, e.g. {texts[0][:60]!r}")
     return right / total
 
 
