@@ -3,7 +3,7 @@
 Every generation is a stream of Chunks, whatever produced it:
 
 - an em: the request's messages become its history (``name`` or role picks the speaker: user →
-  "user" or its name, assistant → the em), ``respond`` writes the reply, and only its public
+  "user" or its name, assistant → the em), ``converse`` writes the reply, and only its public
   messages leave, joined with newlines (thoughts never do; the reply is sent whole once
   mufflers have passed it, since a rejected draft must not reach the client);
 - a model on /v1/chat/completions: ``engine.chat`` if it can chat, else the model's chat
@@ -197,12 +197,12 @@ def _transcript(em, prompt: str | list[str]) -> list[Message]:
 
 
 async def _em_chunks(em, engine, history: list[Message], body) -> AsyncIterator[Chunk]:
-    from simulacra.ems import respond as responding  # looked up per call: tests replace respond
+    from simulacra.agents import converse as conversing  # looked up per call: tests replace converse
 
     tuned = _Tuned(engine, body)
     for i in range(body.n):
         seed = None if body.seed is None else body.seed + i
-        reply = await responding.respond(em, history, tuned, seed=seed)
+        reply = await conversing.converse(em, history, tuned, seed=seed)  # thinks and remembers per config
         shown = [m for m in reply.messages if m.public]  # thoughts (and notices) stay inside
         text = "\n".join(m.content if m.kind == "message" else f"* {m.author} {m.content}" for m in shown)
         if text:

@@ -91,14 +91,14 @@ def test_em_completion_reads_the_prompt_as_a_transcript(client, engines):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_thoughts_never_leave_the_em(client, monkeypatch, stream):
-    from simulacra.ems import respond as responding
+    from simulacra.agents import converse as conversing
 
     async def thinking(em, history, engine, **kw):
         return Reply([Message("mara", "SECRET PLAN to poison bob", kind="thought"),
                       Message("mara", "Have a drink, Bob."),
                       Message("mara", "pours a mug", kind="action")], prompt=None, usage={"prompt_tokens": 3})
 
-    monkeypatch.setattr(responding, "respond", thinking)
+    monkeypatch.setattr(conversing, "converse", thinking)
     kwargs = dict(model="mara", messages=[{"role": "user", "content": "hi", "name": "bob"}])
     if stream:
         text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(**kwargs, stream=True)
@@ -113,12 +113,12 @@ def test_thoughts_never_leave_the_em(client, monkeypatch, stream):
 
 
 def test_an_em_whose_drafts_are_all_muffled_says_content_filter(client, monkeypatch):
-    from simulacra.ems import respond as responding
+    from simulacra.agents import converse as conversing
 
     async def muffled(em, history, engine, **kw):
         return Reply([], prompt=None, rejected=[("http://spam", "contains a URL")])
 
-    monkeypatch.setattr(responding, "respond", muffled)
+    monkeypatch.setattr(conversing, "converse", muffled)
     r = client.chat.completions.create(model="mara", messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].finish_reason == "content_filter" and r.choices[0].message.content == ""
 
