@@ -12,8 +12,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Sequence
 
-from simulacra.agents.textproto import (ACTION, FINAL, ActionParseError, generate, observation_text,
-                                        parse_call, render_tools, split_step)
+from simulacra.agents.textproto import (ACTION, tool_prompt, FINAL, ActionParseError, generate, observation_text,
+                                        parse_call, split_step)
 from simulacra.agents.tools import Call, Observation, ToolBox
 from simulacra.agents.trace import LoopGuard, Step, Trace
 from simulacra.types import Completer, Sampling
@@ -61,13 +61,7 @@ OnStep = Callable[[Step], Any]
 
 def react_prompt(box: ToolBox, question: str, examples: Sequence[str] | None = None,
                  instructions: str = INSTRUCTIONS) -> str:
-    if examples is None:
-        examples = [text for needs, text in EXAMPLES if needs <= {t.name for t in box.available}]
-    parts = [instructions.format(tools=render_tools(box))]
-    if examples:
-        parts.append("Examples:\n\n" + "\n\n".join(e.strip() for e in examples))
-    parts.append(f"Question: {question.strip()}\nThought:")
-    return "\n\n".join(parts)
+    return tool_prompt(instructions, box, question, examples, EXAMPLES, "Thought:")
 
 
 async def run_react(engine: Completer, box: ToolBox, question: str, *, sampling: Sampling | None = None,

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
-from simulacra.agents.textproto import ActionParseError, generate, observation_text, parse_call, render_tools
+from simulacra.agents.textproto import ActionParseError, generate, observation_text, parse_call, tool_prompt
 from simulacra.agents.tools import Call, Observation, ToolBox
 from simulacra.agents.trace import Step, Trace
 from simulacra.types import Completer, Sampling
@@ -81,13 +81,7 @@ _REF = re.compile(r"#E\d+")
 
 
 def planner_prompt(box: ToolBox, question: str, examples: Sequence[str] | None = None) -> str:
-    if examples is None:
-        examples = [text for needs, text in EXAMPLES if needs <= {t.name for t in box.available}]
-    parts = [PLANNER.format(tools=render_tools(box))]
-    if examples:
-        parts.append("Examples:\n\n" + "\n\n".join(e.strip() for e in examples))
-    parts.append(f"Question: {question.strip()}\nPlan:")
-    return "\n\n".join(parts)
+    return tool_prompt(PLANNER, box, question, examples, EXAMPLES, "Plan:")
 
 
 def parse_plan(text: str, box: ToolBox) -> Plan:

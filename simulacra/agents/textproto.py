@@ -23,7 +23,7 @@ import ast
 import dataclasses
 import json
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from simulacra.agents.tools import Call, Observation, ToolBox
 from simulacra.agents.trace import Usage
@@ -244,3 +244,19 @@ def _read_scalar(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def tool_prompt(instructions: str, box: ToolBox, question: str, examples: Sequence[str] | None,
+                catalogue: Sequence[tuple[frozenset[str], str]], cue: str) -> str:
+    """Instructions with the tool list, few-shot examples, then the question and a cue to begin.
+
+    With ``examples`` None, the catalogue's examples whose tools the box offers are used.
+    """
+    if examples is None:
+        offered = {t.name for t in box.available}
+        examples = [text for needs, text in catalogue if needs <= offered]
+    parts = [instructions.format(tools=render_tools(box))]
+    if examples:
+        parts.append("Examples:\n\n" + "\n\n".join(e.strip() for e in examples))
+    parts.append(f"Question: {question.strip()}\n{cue}")
+    return "\n\n".join(parts)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,30 +53,8 @@ class ScriptedLogprobs(FakeBackend):
             yield chunk
 
 
-@contextmanager
-def serving(app):
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, kit):
     from simulacra.serve import create_app
 
     em = tmp_path / "ems" / "mara"
@@ -88,8 +63,8 @@ def server(tmp_path):
     load = lambda spec: Engine(ScriptedLogprobs(), name=spec) if spec == "scripted" else load_engine(spec)  # noqa: E731
     app = create_app([em], ["scripted"], loader=load)
     app.state.loom = Loom(tmp_path / "loom.db")
-    with serving(app) as url:
-        yield url, app.state.loom
+    with kit.running(app) as url:
+        yield url.removesuffix("/v1"), app.state.loom
     app.state.loom.close()
 
 
