@@ -6,6 +6,7 @@ entry-point group ``simulacra.mufflers`` like faculties do. In config.yaml a muf
 """
 from __future__ import annotations
 
+import logging
 import re
 from functools import cache
 from importlib.metadata import entry_points
@@ -16,6 +17,11 @@ from simulacra.errors import ConfigError
 from simulacra.types import Message
 
 Muffler = Callable[..., "str | None"]
+
+log = logging.getLogger(__name__)
+
+# Chapter II mufflers for its own deployments; a Chapter II config naming them still loads.
+CHAPTER_II_ONLY = frozenset({"has_pump_fun_ca", "has_img_url_token", "context_sentence_repetition"})
 
 _URL = re.compile(r"https?://|www\.\w", re.I)
 
@@ -49,6 +55,9 @@ def parse_mufflers(specs: list[str | dict[str, Any]], source: Path | str) -> lis
     for i, spec in enumerate(specs):
         options = dict(spec) if isinstance(spec, dict) else {"muffler": spec}
         name = options.pop("muffler", None)
+        if name in CHAPTER_II_ONLY:
+            log.info("%s: mufflers[%d]: Chapter II's '%s' is not part of simulacra; skipped", source, i, name)
+            continue
         if name not in known:
             raise ConfigError(f"{source}: mufflers[{i}]: unknown muffler '{name}'; known: {', '.join(sorted(known))}")
         if name == "regex":

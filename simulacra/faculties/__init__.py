@@ -7,6 +7,7 @@ each entry pointing at a module-level ``FACULTY``.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
@@ -19,6 +20,11 @@ from simulacra.types import Message
 
 if TYPE_CHECKING:
     from simulacra.ems.em import Em
+
+log = logging.getLogger(__name__)
+
+# Faculty keys Chapter II ems carry that simulacra accepts and does not act on.
+CHAPTER_II_KEYS = frozenset({"ensemble_format", "retriever", "input_format", "format"})
 
 Run = Callable[["Em", FacultyConfig, Sequence[Message]], AsyncIterator[str]]
 
@@ -53,4 +59,7 @@ def parse_faculty(data: Any, source: Path | str, where: str) -> tuple[Faculty, F
         hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(sorted(faculties))}"
         raise ConfigError(f"{source}: {where}: unknown faculty '{name}'{hint}")
     faculty = faculties[name]
-    return faculty, validate(faculty.config, data, source, where)
+    ignored = (CHAPTER_II_KEYS - set(faculty.config.model_fields)) & data.keys()
+    if ignored:
+        log.info("%s: %s: Chapter II keys not used by simulacra: %s", source, where, ", ".join(sorted(ignored)))
+    return faculty, validate(faculty.config, {k: v for k, v in data.items() if k not in ignored}, source, where)
