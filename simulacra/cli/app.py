@@ -30,6 +30,10 @@ class _Console:
     def err(self, text: str) -> None:
         self.stderr.print(Text.assemble(("error: ", "bold red"), text))
 
+    def note(self, text: str) -> None:
+        """A status line on stderr; brackets in it are text, not rich markup."""
+        self.stderr.print(text, markup=False, highlight=False)
+
     def write(self, text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -1,6 +1,7 @@
 """`simulacra chat [EM]`: talk to a bare model, or to an em when given its folder."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -54,7 +55,7 @@ def em_session(folder: Path, model: Optional[str], you: str, seed: Optional[int]
             nonlocal started
             if not started:
                 write(fmt.prefix(em.name) + " ")
-                started = True
+                started, text = True, text.lstrip()  # the model's own leading space follows the prefix
             write(text)
 
         def thought(text: str) -> None:  # private: dimmed, and only when the em's config allows it
@@ -92,11 +93,11 @@ def model_session(engine, you: str, system: Optional[str], fmt_name: Optional[st
         else:
             prompt, stops = completion_prompt(transcript, bot, fmt, system=system)
             session.last_prompt = prompt
-            stream = engine.complete(prompt, Sampling(**{**sampling.__dict__, "stop": tuple(stops)}))
-            write(fmt.prefix(bot) + " ")
+            stream = engine.complete(prompt, dataclasses.replace(sampling, stop=tuple(stops)))
+        write(fmt.prefix(bot) + " ")
         async for chunk in stream:
+            write(chunk.text if text else chunk.text.lstrip())
             text += chunk.text
-            write(chunk.text)
         if use_chat:
             return [Message(bot, text.strip())] if text.strip() else []
         return parse_reply(bot, text, fmt)

@@ -31,7 +31,7 @@ def run_repl(session: Session, banner: str) -> None:
         import readline  # noqa: F401  (line editing and history for input())
     except ImportError:
         pass
-    console.stderr.print(banner + "  (/help for commands)")
+    console.note(banner + "  (/help for commands)")
     loop = asyncio.new_event_loop()
     try:
         while True:
@@ -67,7 +67,7 @@ def _turn(loop: asyncio.AbstractEventLoop, session: Session) -> None:
             loop.run_until_complete(task)
         except (asyncio.CancelledError, KeyboardInterrupt):
             pass
-        console.stderr.print("\n[stopped]")
+        console.note("\n[stopped]")
         return
     except Exception as e:  # a failed reply must not end the session
         from simulacra.errors import SimulacraError
@@ -85,16 +85,16 @@ def _command(session: Session, line: str) -> str | None:
     if name in ("/quit", "/exit"):
         return "quit"
     if name == "/help":
-        console.stderr.print(HELP)
+        console.note(HELP)
     elif name == "/reset":
         session.transcript.clear()
-        console.stderr.print("[conversation forgotten]")
+        console.note("[conversation forgotten]")
     elif name == "/save":
         if not arg:
             console.err("usage: /save FILE")
         else:
             Path(arg).write_text(session.render(session.transcript), encoding="utf-8")
-            console.stderr.print(f"[saved {len(session.transcript)} messages to {arg}]")
+            console.note(f"[saved {len(session.transcript)} messages to {arg}]")
     elif name == "/prompt":
         console.write((session.last_prompt or "(no prompt yet)") + "\n")
     elif name == "/retry":
