@@ -6,9 +6,7 @@ em's reply also streams live on stderr while it is written (then gives way to wh
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import List, Optional
@@ -18,6 +16,7 @@ import typer
 from simulacra.cli.app import app, console
 from simulacra.cli.complete import MODEL_HELP
 from simulacra.errors import InputError
+from simulacra.storage import atomic_write
 from simulacra.types import Message
 
 
@@ -95,11 +94,7 @@ def _save(path: Path, text: str) -> None:
     """Write atomically, so an interrupted save never leaves half a log."""
     path = path.expanduser()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        atomic_write(path, text)
     except OSError as e:
         raise InputError(f"cannot save the scene to {path}: {e.strerror}") from None
 
@@ -179,7 +174,7 @@ async def _read_line(prompt: str | None) -> str | None:
         except EOFError:
             result = None
         except Exception as e:  # noqa: BLE001 - handed to the waiting coroutine
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_exception(e))
+            loop.call_soon_threadsafe(lambda e=e: done.done() or done.set_exception(e))
             return
         loop.call_soon_threadsafe(lambda: done.done() or done.set_result(result))
 

@@ -24,7 +24,6 @@ import base64
 import binascii
 import io
 import json
-import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from simulacra.ems.config import read_text, read_yaml
 from simulacra.ems.lens import Lens, join, split
 from simulacra.ems.scaffold import write_em
 from simulacra.errors import ConfigError, InputError
+from simulacra.storage import atomic_write
 from simulacra.types import Message
 
 V1, V2, V3 = "chara_card_v1", "chara_card_v2", "chara_card_v3"
@@ -234,10 +234,7 @@ def export_card(folder: str | Path, output: str | Path | None = None, as_png: bo
         content = png.with_texts(image, {"chara": payload}, drop={"chara", "ccv3"}, source=image_path)
     else:
         content = (json.dumps(card, ensure_ascii=False, indent=2) + "\n").encode()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, target)
+    atomic_write(target, content)
     return target
 
 

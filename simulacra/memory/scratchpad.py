@@ -13,15 +13,13 @@ or the new one, never a torn file. Comments other than the header are not preser
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import threading
 from pathlib import Path
 
 import yaml
 
 from simulacra.errors import InputError
+from simulacra.storage import atomic_write
 
 HEADER = "# The em's scratchpad. Edit freely: 'facts' maps a name to a line, 'notes' is a list.\n"
 
@@ -101,27 +99,6 @@ class Scratchpad:
         atomic_write(self.path, HEADER + body)
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that readers (and crashes) see the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    # Persist the rename itself; not every platform can open a directory.
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def _clean(value: str, what: str) -> str:

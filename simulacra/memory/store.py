@@ -26,10 +26,11 @@ import numpy as np
 
 from simulacra.engine.embed import Embedder
 from simulacra.engine.vectors import DEFAULT_APPROX_THRESHOLD, VectorIndex
-from simulacra.errors import ConfigError, InputError
+from simulacra.errors import InputError
 from simulacra.memory import scoring
 from simulacra.memory.scoring import DEFAULT_DECAY, Weights
 from simulacra.memory.transfer import KINDS, check_fields, parse_records
+from simulacra.storage import open_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +99,7 @@ class MemoryStore:
         self._index: VectorIndex | None = None  # loaded on first search or add
         self._facts: dict[int, tuple[str, int, float]] = {}  # id -> (kind, importance, last_accessed)
         self._version = -1
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise ConfigError(f"{self.path} is not a readable memory database ({e}); "
-                              "move it aside and a fresh one will be created") from None
+        self._db = open_sqlite(self.path, _SCHEMA, "memory", synchronous="NORMAL")
 
     @classmethod
     def for_em(cls, em_folder: str | Path, embedder: Embedder, **kwargs) -> "MemoryStore":

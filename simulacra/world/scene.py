@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable, Iterable, Sequence
 
 from simulacra.chat import IRC, visible
