@@ -7,7 +7,7 @@ import sys
 from simulacra.cli.app import app, console  # noqa: F401
 
 # Importing a module registers its commands on `app`.
-COMMAND_MODULES = ["complete", "chat", "ems", "ems_create", "models", "ngram", "memory", "serve", "scene", "discord"]
+COMMAND_MODULES = ["complete", "chat", "ems", "agent", "ems_create", "models", "ngram", "memory", "serve", "scene", "discord"]
 
 
 def main() -> None:

@@ -70,7 +70,7 @@ class ToolsConfig(Strict):
     read_root: str | None = None  # the folder read_file may read (relative to the em folder)
     timeout: float = Field(10.0, gt=0)
     max_steps: int = Field(6, ge=1)
-    mcp_servers: list[dict[str, Any]] = []  # {name, command, args, env} or {name, url}
+    mcp_servers: dict[str, dict[str, Any]] = {}  # name -> {command, args, env} or {url}
 
 
 class EmConfig(Strict):

@@ -69,7 +69,7 @@ EM_KEYS = {
     "thinking.critique": "Whether the em critiques its draft reply and revises it.",
     "tools.timeout": "Seconds a tool call may take.",
     "tools.max_steps": "The most tool calls in one reply.",
-    "tools.mcp_servers": "MCP servers whose tools the em may use: {name, command, args, env} or {name, url}.",
+    "tools.mcp_servers": "MCP servers whose tools the em may use, by name: {command, args, env} or {url}.",
     "api_key": "Key for a remote model server. Never write it here: put it in a file named api_key in "
                "this folder, or set $OPENAI_API_KEY.",
     "discord_token": "The Discord bot token. Never write it here: put it in a file named discord_token "
