@@ -120,8 +120,10 @@ def _take(pending: list[Chunk], n_chars: int) -> list[Chunk]:
             out.append(Chunk(head.text[:n_chars]))
             pending[0] = dataclasses.replace(head, text=head.text[n_chars:])
             n_chars = 0
-    while pending and not pending[0].text:  # empty-text chunks (e.g. only tokens) pass through
-        out.append(dataclasses.replace(pending.pop(0), finish_reason=None, usage=None, tool_calls=()))
+    while pending and not pending[0].text:  # chunks with only tokens or logprobs pass through
+        empty = pending.pop(0)
+        if empty.tokens or empty.logprobs:  # a backend's bare end marker carries nothing to pass on
+            out.append(dataclasses.replace(empty, finish_reason=None, usage=None, tool_calls=()))
     return out
 
 

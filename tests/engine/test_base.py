@@ -98,3 +98,13 @@ async def test_completion_tokens_are_counted_from_text_when_a_backend_sends_no_i
     chunks = await collect(Engine(NoIds()), stop=("<stop>",))
     assert "".join(c.text for c in chunks) == "alpha beta gamma "
     assert chunks[-1].usage["completion_tokens"] == 5  # all three chunks were generated, one with the stop
+
+
+async def test_a_backends_empty_end_marker_is_not_passed_on_as_an_extra_chunk():
+    class Ends(FakeBackend):
+        async def complete(self, prompt, sampling):
+            yield Chunk("word", tokens=(1,))
+            yield Chunk("", finish_reason="stop")
+
+    chunks = await collect(Engine(Ends()))
+    assert [(c.text, c.finish_reason) for c in chunks] == [("word", None), ("", "stop")]
