@@ -28,10 +28,12 @@ PROMPTS = [
 
 
 def centroids(ems: list[Em], embed) -> np.ndarray:
+    """Each em's centre: its own lines in its corpus (not what others say to it), as plain text."""
     rows = []
     for em in ems:
-        chunks = [c.text for c in load_corpus(em.corpus_folder)]
-        vectors = embed.embed(chunks)
+        chunks = load_corpus(em.corpus_folder)
+        own = [m.content for c in chunks for m in c.messages if m.author and m.author.lower() == em.name.lower()]
+        vectors = embed.embed(own or [c.text for c in chunks])
         centre = vectors.mean(axis=0)
         rows.append(centre / np.linalg.norm(centre))
     return np.stack(rows)
