@@ -1,19 +1,37 @@
-"""Where simulacra keeps state, and the two ways it writes it (DESIGN.md §6): SQLite in WAL mode,
-or files replaced atomically, so a crash leaves the old version or the new, never half of one."""
+"""Files in and out: reading a person's UTF-8 text, where simulacra keeps state, and the two ways
+it writes state (DESIGN.md §6): SQLite in WAL mode, or files replaced atomically, so a crash leaves
+the old version or the new, never half of one."""
 from __future__ import annotations
 
 import contextlib
 import os
 import sqlite3
+import sys
 import tempfile
 from pathlib import Path
 
-from simulacra.errors import ConfigError
+from simulacra.errors import ConfigError, InputError
 
 
 def home() -> Path:
     """``$SIMULACRA_HOME``, default ``~/.local/share/simulacra``: models, caches, the loom."""
     return Path(os.environ.get("SIMULACRA_HOME") or "~/.local/share/simulacra").expanduser()
+
+
+def read_text_file(path: str | os.PathLike) -> str:
+    """The text of a file ("-" for stdin); InputError naming the file if it is not UTF-8."""
+    name = "standard input" if str(path) == "-" else str(path)
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"no such file: {name}") from None
+    except OSError as e:
+        raise InputError(f"cannot read {name}: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{name} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                         "convert it first, e.g. iconv -f latin1 -t utf-8") from None
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from simulacra.cli.app import app, console
 from simulacra.errors import InputError
+from simulacra.storage import read_text_file
 from simulacra.types import Sampling
 
 MODEL_HELP = "model spec: a catalogue name, ./file.gguf, torch:..., ngram:FILE, openai:MODEL@URL, fake:TEXT"
@@ -17,24 +18,9 @@ MODEL_HELP = "model spec: a catalogue name, ./file.gguf, torch:..., ngram:FILE, 
 
 def read_text_arg(value: str) -> str:
     """A literal, or @path to read a UTF-8 file, or - for stdin."""
-    if value == "-":
-        import sys
-
-        data, name = sys.stdin.buffer.read(), "standard input"
-    elif value.startswith("@"):
-        path = Path(value[1:])
-        try:
-            data, name = path.read_bytes(), str(path)
-        except OSError as e:
-            raise InputError(f"cannot read {path}: {e.strerror}") from None
-    else:
-        return value
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise InputError(f"{name} is not UTF-8 text (bad byte at line {line}); "
-                         "convert it, e.g.  iconv -f latin1 -t utf-8") from None
+    if value == "-" or value.startswith("@"):
+        return read_text_file(value.removeprefix("@") if value != "-" else value)
+    return value
 
 
 def sampling_options(temperature: float, top_p: float, top_k: int, min_p: float, max_tokens: int,

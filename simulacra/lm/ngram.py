@@ -30,6 +30,7 @@ import numpy as np
 
 from simulacra.errors import InputError, ModelError, ModelNotFound
 from simulacra.lm.tokenize import Tokenizer
+from simulacra.storage import read_text_file as read_corpus  # noqa: F401  (a corpus is a text file)
 
 FORMAT, VERSION = "simulacra-ngram", 1
 MAX_ORDER = 16
@@ -70,22 +71,6 @@ def load(path: str | os.PathLike) -> NGramModel:
         return NGramModel._from_json(data)
     except (KeyError, TypeError, ValueError, InputError) as e:
         raise ModelError(f"{path} is a corrupt n-gram model ({e}); {fix}") from None
-
-
-def read_corpus(path: str | os.PathLike) -> str:
-    """The text of a file ("-" for stdin); InputError naming the file if it is not UTF-8."""
-    name = "standard input" if str(path) == "-" else str(path)
-    try:
-        data = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"no such file: {name}") from None
-    except OSError as e:
-        raise InputError(f"cannot read {name}: {e.strerror or e}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{name} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
-                         "convert it first, e.g. iconv -f latin1 -t utf-8") from None
 
 
 class NGramModel:
