@@ -21,7 +21,6 @@ import gzip
 import json
 import math
 import os
-import sys
 import zlib
 from pathlib import Path
 from typing import Any, Sequence
